@@ -55,7 +55,11 @@ enum Command {
     /// Sign out: revoke on the server and forget the session here.
     Signout,
     /// Print a currently valid access token (refreshing it first if needed).
-    Token,
+    Token {
+        /// Refresh now, even if the current token is still fresh.
+        #[arg(long)]
+        refresh: bool,
+    },
     /// Open the workbench in the browser.
     Open {
         /// The mobile workbench instead of the desktop one.
@@ -197,7 +201,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Signout) => signout(&ctx, profile).await,
-        Some(Command::Token) => token(&ctx, profile).await,
+        Some(Command::Token { refresh }) => token(&ctx, profile, refresh).await,
         Some(Command::Open { mobile, path }) => open(&ctx, profile, mobile, path.as_deref()),
         Some(Command::Profiles(cmd)) => profiles(&ctx, cmd).await,
         Some(Command::Doctor) => doctor(&ctx, profile).await,
@@ -399,7 +403,7 @@ async fn signout(ctx: &Context, name: Option<&str>) -> Result<ExitCode> {
             if let Err(e) =
                 tokens::revoke(&ctx.http, &profile.origin, &metadata, client_id, refresh).await
             {
-                tracing::warn!("revocation failed: {}", e.id());
+                tracing::warn!("revocation failed: {}", e.message());
             }
         }
     }
@@ -423,9 +427,9 @@ async fn signout(ctx: &Context, name: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn token(ctx: &Context, name: Option<&str>) -> Result<ExitCode> {
+async fn token(ctx: &Context, name: Option<&str>, refresh: bool) -> Result<ExitCode> {
     let profile = selected(ctx, name)?;
-    let kept = keeper::keep_alive(ctx, &profile, false).await?;
+    let kept = keeper::keep_alive(ctx, &profile, refresh).await?;
     let (_, tokens) = match kept {
         Kept::Fresh(s, t) | Kept::Renewed(s, t) => (s, t),
     };

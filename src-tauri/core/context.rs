@@ -26,6 +26,8 @@ pub struct Context {
     pub locale: String,
     /// Set when the OS keyring could not be used; sessions then live in memory only.
     pub keyring_problem: Option<String>,
+    /// Seconds added to the system clock (tests cross token expiry without sleeping).
+    pub clock_skew: i64,
 }
 
 impl Context {
@@ -40,6 +42,7 @@ impl Context {
             deep_links,
             locale: "en-US".into(),
             keyring_problem: None,
+            clock_skew: 0,
             paths,
         }
     }
@@ -55,6 +58,11 @@ impl Context {
         let mut ctx = Context::new(Paths::from_os(), secrets, Arc::new(SystemOpener));
         ctx.keyring_problem = problem;
         ctx
+    }
+
+    /// Unix seconds, as the keeper sees them.
+    pub fn now(&self) -> i64 {
+        super::session::now() + self.clock_skew
     }
 
     pub fn with_locale(mut self, locale: impl Into<String>) -> Context {

@@ -20,7 +20,7 @@ use super::nocobase::{AuthCode, Credentials};
 use super::oauth::discover;
 use super::oauth::tokens::{self, is_grant_gone};
 use super::profile::Profile;
-use super::session::{now, EndReason, Grant, Session, Tokens};
+use super::session::{EndReason, Grant, Session, Tokens};
 
 /// Refresh an OAuth access token this long before it expires (at most; shorter for
 /// very short tokens), as NocoBase's own CLI does.
@@ -73,7 +73,7 @@ pub async fn keep_alive(ctx: &Context, profile: &Profile, force: bool) -> Result
     let (session, tokens) = ctx.sessions.load(name)?.ok_or_else(|| Error::NotSignedIn {
         profile: name.into(),
     })?;
-    if !force && next_action_at(&session, &tokens).is_none_or(|at| now() < at) {
+    if !force && next_action_at(&session, &tokens).is_none_or(|at| ctx.now() < at) {
         return Ok(Kept::Fresh(session, tokens));
     }
     let _lock = lock_profile(ctx, name).await?;
@@ -81,8 +81,10 @@ pub async fn keep_alive(ctx: &Context, profile: &Profile, force: bool) -> Result
     let (session, tokens) = ctx.sessions.load(name)?.ok_or_else(|| Error::NotSignedIn {
         profile: name.into(),
     })?;
-    let due = next_action_at(&session, &tokens).is_some_and(|at| now() >= at);
-    if !due && !(force && matches!(session.grant, Grant::OAuth { .. })) {
+    let due = next_action_at(&session, &tokens).is_some_and(|at| ctx.now() >= at);
+    // A forced refresh only makes sense for OAuth; a NocoBase token renews only once expired.
+    let forced = force && matches!(session.grant, Grant::OAuth { .. });
+    if !due && !forced {
         return Ok(Kept::Fresh(session, tokens));
     }
     let outcome = match &session.grant {
@@ -137,8 +139,9 @@ async fn refresh(
     let mut next = session.clone();
     next.expires_at = issued
         .expires_at
+        .map(|at| at + ctx.clock_skew)
         .or_else(|| jwt::claims(issued.tokens.access.expose()).and_then(|c| c.exp));
-    next.renewed_at = Some(now());
+    next.renewed_at = Some(ctx.now());
     // The rotated refresh token is the only valid one now: store it before anything else.
     ctx.sessions.save(&next, &issued.tokens)?;
     Ok((next, issued.tokens))
@@ -161,7 +164,7 @@ async fn renew(
     let mut next = session.clone();
     if let Some(new) = reply.new_token {
         next.expires_at = jwt::claims(new.expose()).and_then(|c| c.exp);
-        next.renewed_at = Some(now());
+        next.renewed_at = Some(ctx.now());
         next_tokens.access = new;
         ctx.sessions.save(&next, &next_tokens)?;
     }
@@ -202,7 +205,7 @@ pub async fn verify(ctx: &Context, profile: &Profile) -> Result<Session> {
     if let (Grant::NocoBaseToken, Some(new)) = (&session.grant, &reply.new_token) {
         let mut next = session.clone();
         next.expires_at = jwt::claims(new.expose()).and_then(|c| c.exp);
-        next.renewed_at = Some(now());
+        next.renewed_at = Some(ctx.now());
         let next_tokens = Tokens {
             access: new.clone(),
             refresh: tokens.refresh.clone(),

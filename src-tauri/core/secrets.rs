@@ -34,10 +34,13 @@ impl KeyringStore {
     /// Writes, reads back and deletes a probe entry: the only reliable way to know
     /// that a keyring is there *and unlocked*.
     pub fn probe(&self) -> Result<()> {
+        // A name of its own: processes probing at the same time must not see (or
+        // delete) each other's entry.
+        let key = format!("probe:{}:{}", std::process::id(), rand::random::<u64>());
         let probe = Sensitive::from("probe");
-        self.set("probe", &probe)?;
-        let back = self.get("probe")?;
-        self.delete("probe")?;
+        self.set(&key, &probe)?;
+        let back = self.get(&key)?;
+        self.delete(&key)?;
         match back {
             Some(v) if v == probe => Ok(()),
             _ => Err(Error::Keyring {

@@ -153,7 +153,7 @@ impl Req {
         format!("{proto}://{host}")
     }
 
-    pub fn from_loopback(&self) -> bool {
+    pub fn is_from_loopback(&self) -> bool {
         self.peer.is_some_and(|addr| addr.ip().is_loopback())
     }
 

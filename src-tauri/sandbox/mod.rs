@@ -7,6 +7,10 @@
 //! (clock, data, stores). Tests and other processes steer it with the methods of
 //! [`Sandbox`] or the JSON endpoints under `/__sandbox/control/`.
 
+// Handlers return `Result<_, Response>` to bail out with a ready answer (the usual axum
+// pattern); the responses are built once per request, so boxing them buys nothing.
+#![allow(clippy::result_large_err)]
+
 mod http;
 mod nocobase;
 mod pages;
@@ -223,7 +227,7 @@ fn control_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn control_body(req: &Req) -> Result<serde_json::Map<String, Value>, Response> {
-    if !req.from_loopback() {
+    if !req.is_from_loopback() {
         return Err(control_error(StatusCode::FORBIDDEN, "loopback only"));
     }
     if req.body.is_empty() {
@@ -327,7 +331,7 @@ async fn control_clock(State(sb): State<Arc<Shared>>, req: Req) -> Response {
 
 /// `[{"username","nickname","authorized"}]` (username = WeCom userid).
 async fn control_members(State(sb): State<Arc<Shared>>, req: Req) -> Response {
-    if !req.from_loopback() {
+    if !req.is_from_loopback() {
         return control_error(StatusCode::FORBIDDEN, "loopback only");
     }
     http::json(StatusCode::OK, &wecom::members_json(&sb))

@@ -159,18 +159,37 @@ fn browser_session(sb: &Shared, req: &Req) -> Option<Checked> {
     nocobase::authenticate_token(sb, &token, false).ok()
 }
 
+/// How the page that sends the user to `/signin` writes `redirect`.
+#[derive(Clone, Copy)]
+enum RedirectStyle {
+    /// The SPA's auth guard: `/signin?redirect=/admin` (live-recorded, slashes kept).
+    ReadablePath,
+    /// plugin-idp-oauth's interaction page: `redirect=%2Fidp-oauth%2Finteraction%2F<uid>`.
+    Encoded,
+}
+
 /// For pages that need a signed-in user: inside WeCom with automatic login on, sign in
 /// through in-client OAuth; otherwise go to `/signin?redirect=<return_to>`.
-fn require_session(sb: &Shared, req: &Req, return_to: &str) -> Result<Checked, Response> {
+fn require_session(
+    sb: &Shared,
+    req: &Req,
+    return_to: &str,
+    style: RedirectStyle,
+) -> Result<Checked, Response> {
     if let Some(checked) = browser_session(sb, req) {
         return Ok(checked);
     }
     if sb.wecom_auto_login() && wecom::in_wecom(req) {
         return Err(wecom::start_in_client_login(sb, return_to));
     }
+    let encoded = encode_component(return_to);
+    let encoded = match style {
+        RedirectStyle::ReadablePath => encoded.replace("%2F", "/"),
+        RedirectStyle::Encoded => encoded,
+    };
     Err(redirect(
         StatusCode::FOUND,
-        &format!("/signin?redirect={}", encode_component(return_to)),
+        &format!("/signin?redirect={encoded}"),
     ))
 }
 
@@ -285,7 +304,7 @@ async fn mobile(State(sb): State<Arc<Shared>>, req: Req) -> Response {
 }
 
 fn workbench(sb: &Shared, req: &Req, title_key: &str) -> Response {
-    let checked = match require_session(sb, req, &req.path_and_query()) {
+    let checked = match require_session(sb, req, &req.path_and_query(), RedirectStyle::ReadablePath) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -318,7 +337,12 @@ async fn interaction(State(sb): State<Arc<Shared>>, Path(uid): Path<String>, req
         );
         return page(&req, StatusCode::BAD_REQUEST, &title, &body);
     };
-    let checked = match require_session(&sb, &req, &format!("/idp-oauth/interaction/{uid}")) {
+    let checked = match require_session(
+        &sb,
+        &req,
+        &format!("/idp-oauth/interaction/{uid}"),
+        RedirectStyle::Encoded,
+    ) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -363,7 +387,7 @@ async fn oauth_error(req: Req) -> Response {
 }
 
 async fn device(State(sb): State<Arc<Shared>>, req: Req) -> Response {
-    let checked = match require_session(&sb, &req, &req.path_and_query()) {
+    let checked = match require_session(&sb, &req, &req.path_and_query(), RedirectStyle::ReadablePath) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -437,7 +461,7 @@ async fn device_cancel(State(sb): State<Arc<Shared>>, req: Req) -> Response {
 fn device_decision(sb: &Shared, req: &Req, approve: bool) -> Response {
     let code = req.form().get("user_code").unwrap_or("").to_string();
     let back = format!("/idpOAuth/device?user_code={}", encode_component(&code));
-    let checked = match require_session(sb, req, &back) {
+    let checked = match require_session(sb, req, &back, RedirectStyle::ReadablePath) {
         Ok(c) => c,
         Err(resp) => return resp,
     };

@@ -90,8 +90,9 @@ impl ProviderState {
     fn prune(&mut self, now: i64) {
         self.interactions.retain(|_, i| i.expires_at > now);
         self.codes.retain(|_, c| c.expires_at > now);
+        // Expired device codes are kept a while so that polls get `expired_token`.
         self.devices
-            .retain(|_, d| d.expires_at > now || d.status == DeviceStatus::Approved);
+            .retain(|_, d| d.expires_at + DEVICE_CODE_TTL > now);
         self.refresh_tokens.retain(|_, r| r.expires_at > now);
     }
 

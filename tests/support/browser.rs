@@ -49,7 +49,10 @@ impl Page {
             .select(&body)
             .flat_map(|b| b.text().map(str::to_string).collect::<Vec<_>>())
             .collect();
-        text.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+        text.join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub fn has_id(&self, id: &str) -> bool {
@@ -61,7 +64,14 @@ impl Page {
     pub fn text_of(&self, id: &str) -> Option<String> {
         let html = self.html();
         let el = html.select(&by_id(id)).next()?;
-        Some(el.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+        Some(
+            el.text()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 
     pub fn attr_of(&self, id: &str, attr: &str) -> Option<String> {
@@ -89,20 +99,28 @@ impl Navigation {
     pub fn page(self) -> Result<Page> {
         match self {
             Navigation::Page(page) => Ok(page),
-            Navigation::External(url) => Err(format!("expected a page, the browser left for {url}").into()),
+            Navigation::External(url) => {
+                Err(format!("expected a page, the browser left for {url}").into())
+            }
         }
     }
 
     pub fn external(self) -> Result<Url> {
         match self {
             Navigation::External(url) => Ok(url),
-            Navigation::Page(page) => Err(format!("expected a deep link, got page {} ({})", page.url, page.status).into()),
+            Navigation::Page(page) => Err(format!(
+                "expected a deep link, got page {} ({})",
+                page.url, page.status
+            )
+            .into()),
         }
     }
 }
 
 pub fn query_param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn by_id(id: &str) -> Selector {
@@ -113,7 +131,11 @@ fn by_id(id: &str) -> Selector {
 /// What clicking an element does.
 enum Action {
     Get(Url),
-    Submit { method: Method, url: Url, fields: Vec<(String, String)> },
+    Submit {
+        method: Method,
+        url: Url,
+        fields: Vec<(String, String)>,
+    },
 }
 
 pub struct Browser {
@@ -196,7 +218,11 @@ impl Browser {
     }
 
     /// Submits the form with this id, with `fields` set (added when missing).
-    pub async fn fill_and_submit(&mut self, form_id: &str, fields: &[(&str, &str)]) -> Result<Navigation> {
+    pub async fn fill_and_submit(
+        &mut self,
+        form_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Navigation> {
         self.act(form_id, fields).await
     }
 
@@ -204,11 +230,19 @@ impl Browser {
         let page = self.current.as_ref().ok_or("no page is open")?;
         match find_action(page, id, overrides)? {
             Action::Get(url) => self.navigate(Method::GET, url, None).await,
-            Action::Submit { method, mut url, fields } if method == Method::GET => {
+            Action::Submit {
+                method,
+                mut url,
+                fields,
+            } if method == Method::GET => {
                 url.query_pairs_mut().clear().extend_pairs(fields.iter());
                 self.navigate(Method::GET, url, None).await
             }
-            Action::Submit { method, url, fields } => self.navigate(method, url, Some(fields)).await,
+            Action::Submit {
+                method,
+                url,
+                fields,
+            } => self.navigate(method, url, Some(fields)).await,
         }
     }
 
@@ -220,7 +254,12 @@ impl Browser {
         }
     }
 
-    async fn navigate(&mut self, mut method: Method, mut url: Url, mut form: Option<Vec<(String, String)>>) -> Result<Navigation> {
+    async fn navigate(
+        &mut self,
+        mut method: Method,
+        mut url: Url,
+        mut form: Option<Vec<(String, String)>>,
+    ) -> Result<Navigation> {
         for _ in 0..=MAX_REDIRECTS {
             if !matches!(url.scheme(), "http" | "https") {
                 self.visited.push(url.clone());
@@ -228,7 +267,8 @@ impl Browser {
             }
             if let Some(member) = &self.wecom_member {
                 if self.cookie(url.as_str(), WECOM_MEMBER_COOKIE).is_none() {
-                    self.jar.add_cookie_str(&format!("{WECOM_MEMBER_COOKIE}={member}; Path=/"), &url);
+                    self.jar
+                        .add_cookie_str(&format!("{WECOM_MEMBER_COOKIE}={member}; Path=/"), &url);
                 }
             }
             self.visited.push(url.clone());
@@ -243,12 +283,18 @@ impl Browser {
             }
             let response = request.send().await?;
             let status = response.status();
-            let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             if status.is_redirection() {
                 if let Some(location) = location {
                     url = url.join(&location)?;
                     // 303 always, and 301/302 after a POST (what browsers do), become GETs.
-                    if status.as_u16() == 303 || (method == Method::POST && matches!(status.as_u16(), 301 | 302)) {
+                    if status.as_u16() == 303
+                        || (method == Method::POST && matches!(status.as_u16(), 301 | 302))
+                    {
                         method = Method::GET;
                         form = None;
                     }
@@ -257,7 +303,12 @@ impl Browser {
             }
             let headers = response.headers().clone();
             let body = response.text().await?;
-            let page = Page { url, status: status.as_u16(), headers, body };
+            let page = Page {
+                url,
+                status: status.as_u16(),
+                headers,
+                body,
+            };
             self.current = Some(page.clone());
             return Ok(Navigation::Page(page));
         }
@@ -273,7 +324,10 @@ fn find_action(page: &Page, id: &str, overrides: &[(&str, &str)]) -> Result<Acti
         .ok_or_else(|| format!("no element #{id} on {}", page.url))?;
     match element.value().name() {
         "a" => {
-            let href = element.value().attr("href").ok_or_else(|| format!("link #{id} has no href"))?;
+            let href = element
+                .value()
+                .attr("href")
+                .ok_or_else(|| format!("link #{id} has no href"))?;
             Ok(Action::Get(page.url.join(href)?))
         }
         "form" => submit(page, element, None, overrides),
@@ -292,14 +346,28 @@ fn find_action(page: &Page, id: &str, overrides: &[(&str, &str)]) -> Result<Acti
 fn is_submit_button(e: &ElementRef) -> bool {
     let v = e.value();
     match v.name() {
-        "button" => v.attr("type").is_none_or(|t| t.eq_ignore_ascii_case("submit")),
-        "input" => v.attr("type").is_some_and(|t| t.eq_ignore_ascii_case("submit")),
+        "button" => v
+            .attr("type")
+            .is_none_or(|t| t.eq_ignore_ascii_case("submit")),
+        "input" => v
+            .attr("type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("submit")),
         _ => false,
     }
 }
 
-fn submit(page: &Page, form: ElementRef, submitter: Option<ElementRef>, overrides: &[(&str, &str)]) -> Result<Action> {
-    let method = match form.value().attr("method").map(str::to_ascii_uppercase).as_deref() {
+fn submit(
+    page: &Page,
+    form: ElementRef,
+    submitter: Option<ElementRef>,
+    overrides: &[(&str, &str)],
+) -> Result<Action> {
+    let method = match form
+        .value()
+        .attr("method")
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         Some("POST") => Method::POST,
         _ => Method::GET,
     };
@@ -327,9 +395,16 @@ fn submit(page: &Page, form: ElementRef, submitter: Option<ElementRef>, override
             "textarea" => control.text().collect::<String>(),
             "select" => {
                 let mut options = control.select(&option);
-                let chosen = control.select(&option).find(|o| o.value().attr("selected").is_some()).or_else(|| options.next());
+                let chosen = control
+                    .select(&option)
+                    .find(|o| o.value().attr("selected").is_some())
+                    .or_else(|| options.next());
                 match chosen {
-                    Some(o) => o.value().attr("value").map(str::to_string).unwrap_or_else(|| o.text().collect()),
+                    Some(o) => o
+                        .value()
+                        .attr("value")
+                        .map(str::to_string)
+                        .unwrap_or_else(|| o.text().collect()),
                     None => continue,
                 }
             }
@@ -352,5 +427,9 @@ fn submit(page: &Page, form: ElementRef, submitter: Option<ElementRef>, override
             None => fields.push((name.to_string(), value.to_string())),
         }
     }
-    Ok(Action::Submit { method, url, fields })
+    Ok(Action::Submit {
+        method,
+        url,
+        fields,
+    })
 }

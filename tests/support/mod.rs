@@ -1,6 +1,7 @@
 //! Shared test helpers. Each test crate uses only some of them.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod browser;
 
 use base64::Engine as _;
@@ -17,8 +18,12 @@ pub struct Pkce {
 pub fn pkce() -> Pkce {
     let bytes: [u8; 32] = rand::random();
     let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    Pkce { verifier, challenge }
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    Pkce {
+        verifier,
+        challenge,
+    }
 }
 
 /// The claims of a JWT, read without verifying it.
@@ -64,7 +69,9 @@ pub async fn sign_in_admin(http: &reqwest::Client, origin: &str) -> String {
 /// A throwaway loopback listener standing in for a native app's OAuth callback: answers
 /// every request with a small page and reports the path and query it received.
 pub async fn loopback_callback() -> (u16, mpsc::UnboundedReceiver<String>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let port = listener.local_addr().expect("local addr").port();
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {

@@ -35,6 +35,7 @@ fn token_client(metadata: &Metadata, client_id: &str) -> TokenClient {
 }
 
 /// Fresh tokens with their expiry.
+#[derive(Debug)]
 pub struct Issued {
     pub tokens: Tokens,
     pub expires_at: Option<i64>,

@@ -14,7 +14,7 @@ use super::error::{Error, Result};
 use super::jwt;
 use super::nocobase::Credentials;
 use super::profile::{Profile, SignInMethod};
-use super::session::{now, Grant, Session, Tokens};
+use super::session::{Grant, Session, Tokens};
 
 /// Checks the new token with `auth:check`, then stores the session (tokens in the
 /// secret store first). Returns the stored session.
@@ -49,8 +49,11 @@ pub async fn finish(
         method,
         grant,
         user,
-        signed_in_at: claims.sign_in_time.map(|ms| ms / 1000).unwrap_or_else(now),
-        expires_at: expires_at.or(claims.exp),
+        signed_in_at: claims
+            .sign_in_time
+            .map(|ms| ms / 1000)
+            .unwrap_or_else(|| ctx.now()),
+        expires_at: expires_at.map(|at| at + ctx.clock_skew).or(claims.exp),
         renewed_at: None,
     };
     ctx.sessions.save(&session, &tokens)?;
