@@ -12,12 +12,12 @@ use serde_json::json;
 
 use crate::core::error::{Error, Result};
 use crate::core::keeper::{self, Kept};
-use crate::core::nocobase::{Authenticator, Credentials};
-use crate::core::oauth::{discover, tokens};
+use crate::core::nocobase::Authenticator;
+use crate::core::oauth::discover;
 use crate::core::paths::SCHEME;
 use crate::core::profile::{Origin, Profile, ProfileName, SignInMethod};
 use crate::core::secrets::KeyringStore;
-use crate::core::session::{now, EndReason, Grant};
+use crate::core::session::{now, Grant};
 use crate::core::signin::{self, browser, device};
 use crate::core::workbench::{self, Workbench};
 use crate::core::Context;
@@ -35,6 +35,12 @@ struct Cli {
     /// Use a built-in sandbox server instead of a real NocoBase.
     #[arg(long, global = true)]
     sandbox: bool,
+    /// Started by the OS at login (the tray app stays quiet).
+    #[arg(long, hide = true)]
+    autostart: bool,
+    /// Test-only: open this window at start (signin, settings, provision, guide).
+    #[arg(long, hide = true)]
+    open_window: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -130,6 +136,12 @@ struct SandboxArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // The OS starts the app with a deep link as its only argument: that is the tray
+    // app (the deep-link plugin reads the link itself).
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 2 && args[1].starts_with(&format!("{}:", crate::core::paths::SCHEME)) {
+        return run_shell(None, crate::shell::ShellOptions::default());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -141,6 +153,15 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if cli.command.is_none() {
+        let options = crate::shell::ShellOptions {
+            sandbox: cli.sandbox,
+            open_window: cli.open_window.clone(),
+            autostart: cli.autostart,
+            desktop: true,
+        };
+        return run_shell(cli.lang.as_deref(), options);
+    }
     crate::i18n::apply(crate::i18n::choose(cli.lang.as_deref()));
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -160,6 +181,16 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The tray app: language from `--lang`, else Settings, else the system.
+fn run_shell(lang: Option<&str>, options: crate::shell::ShellOptions) -> ExitCode {
+    init_logging();
+    let ctx = Context::for_os();
+    let saved = ctx.load_profiles().ok().and_then(|(p, _)| p.language);
+    crate::i18n::apply(crate::i18n::choose(lang.or(saved.as_deref())));
+    let ctx = ctx.with_locale(rust_i18n::locale().to_string());
+    crate::shell::run(ctx, options)
 }
 
 fn init_logging() {
@@ -190,11 +221,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     };
     let profile = profile_name.as_deref();
     match cli.command {
-        None if cli.sandbox => sandbox_demo(&ctx, profile).await,
-        None => {
-            println!("{}", t!("cli.no_tray_yet"));
-            Ok(ExitCode::SUCCESS)
-        }
+        None => unreachable!("no subcommand runs the tray app"),
         Some(Command::Status { json }) => status(&ctx, profile, json).await,
         Some(Command::Signin { method }) => {
             signin(&ctx, profile, method.parse()?).await?;
@@ -390,40 +417,11 @@ fn remember_wecom_authorized(ctx: &Context, profile: &Profile) -> Result<()> {
 
 async fn signout(ctx: &Context, name: Option<&str>) -> Result<ExitCode> {
     let profile = selected(ctx, name)?;
-    let Some((session, tokens)) = ctx.sessions.load(profile.name.as_str())? else {
+    if crate::core::signout::sign_out(ctx, &profile).await? {
+        println!("{}", t!("cli.signed_out", host = profile.origin.host()));
+    } else {
         println!("{}", t!("cli.signout.not_signed_in"));
-        return Ok(ExitCode::SUCCESS);
-    };
-    // Server first (best effort: an unreachable server must not keep the user signed
-    // in here), then forget locally.
-    if let Grant::OAuth { client_id } = &session.grant {
-        if let (Some(refresh), Ok(Some(metadata))) =
-            (&tokens.refresh, discover(&ctx.http, &profile.origin).await)
-        {
-            if let Err(e) =
-                tokens::revoke(&ctx.http, &profile.origin, &metadata, client_id, refresh).await
-            {
-                tracing::warn!("revocation failed: {}", e.message());
-            }
-        }
     }
-    let authenticator = match session.grant {
-        Grant::NocoBaseToken => Some(session.authenticator.as_str()),
-        Grant::OAuth { .. } => None,
-    };
-    let reply = ctx
-        .nocobase(&profile.origin)
-        .sign_out(&Credentials {
-            token: &tokens.access,
-            authenticator,
-        })
-        .await;
-    if let Err(e) = reply.result {
-        tracing::warn!("auth:signOut failed: {}", e.id());
-    }
-    ctx.sessions
-        .end(profile.name.as_str(), EndReason::SignedOut)?;
-    println!("{}", t!("cli.signed_out", host = profile.origin.host()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -813,17 +811,6 @@ async fn start_inline_sandbox(ctx: &Context) -> Result<Sandbox> {
     all.upsert(profile);
     ctx.save_profiles(&all)?;
     Ok(sandbox)
-}
-
-/// `--sandbox` with no command: a terminal walk-through until the tray app lands.
-async fn sandbox_demo(ctx: &Context, profile: Option<&str>) -> Result<ExitCode> {
-    println!("{}", t!("cli.demo.intro"));
-    signin(ctx, profile, SignInMethod::Device).await?;
-    status(ctx, profile, false).await?;
-    println!("{}", t!("cli.demo.outro"));
-    let _ = std::io::stdout().flush();
-    let _ = tokio::signal::ctrl_c().await;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -7,5 +7,6 @@ pub mod cli;
 pub mod core;
 pub mod i18n;
 pub mod sandbox;
+pub mod shell;
 
 rust_i18n::i18n!("ui/locales", fallback = "en-US");

@@ -489,6 +489,18 @@ async fn users_list_is_paginated() {
         list["meta"],
         json!({ "count": 3, "page": 1, "pageSize": 1, "totalPage": 3 })
     );
+    let wrong_role = http
+        .get(format!("{origin}/api/users:list?pageSize=1"))
+        .bearer_auth(&token)
+        .header("X-Role", "nosuchrole")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_role.status(), 401);
+    assert_eq!(
+        body(wrong_role).await,
+        json!({ "errors": [{ "message": "The role does not belong to the user", "code": "ROLE_NOT_FOUND_FOR_USER" }] })
+    );
     sb.shutdown().await;
 }
 
@@ -587,5 +599,107 @@ async fn control_endpoints_steer_the_sandbox_over_http() {
     );
     assert!(sb.member_authorized("zhangsan") && sb.member_authorized("ZhangSan"));
     assert!(!sb.member_authorized("lisi"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_proper_answers() {
+    let sb = start().await;
+    let http = api_client();
+    let origin = sb.origin();
+    let admin = sign_in_admin(&http, &origin).await;
+    let cases: Vec<(&str, &str, Option<&str>, &str, u16)> = vec![
+        ("POST", "/api/auth:signIn", Some("application/json"), "{not json", 400),
+        ("POST", "/api/idpOAuth/register", Some("application/json"), "{", 400),
+        ("POST", "/api/idpOAuth/register", Some("application/json"), "[1,2]", 400),
+        ("POST", "/api/idpOAuth/token", Some("application/json"), "{}", 400),
+        ("POST", "/api/idpOAuth/token", Some("application/x-www-form-urlencoded"), "%%%", 400),
+        ("POST", "/api/idpOAuth/revoke", None, "", 400),
+        ("POST", "/api/idpOAuth/device/auth", None, "", 400),
+        ("GET", "/api/idpOAuth/authorize", None, "", 302),
+        ("GET", "/api/idpOAuth/authorize/nosuch", None, "", 302),
+        ("POST", "/api/idpOAuth/interaction/nosuch", Some("application/x-www-form-urlencoded"), "submit=1", 303),
+        ("GET", "/api/idpOAuth/interaction/nosuch", None, "", 400),
+        ("GET", "/api/idpOAuth/device/verification", None, "", 400),
+        ("GET", "/api/idpOAuth/device/verification?user_code=%FF%FE", None, "", 404),
+        ("PUT", "/api/idpOAuth/register/nosuch", None, "", 404),
+        ("GET", "/api/wecom:redirect", None, "", 302),
+        ("GET", "/__sandbox/wecom/sso/login", None, "", 400),
+        ("GET", "/__sandbox/wecom/sso/login?login_type=CorpApp&appid=ww5andb0x&agentid=1000002&redirect_uri=http%3A%2F%2Fevil.example%2F", None, "", 400),
+        ("GET", "/__sandbox/wecom/sso/scan?key=x&member=ZhangSan", None, "", 400),
+        ("POST", "/__sandbox/wecom/sso/confirm", None, "", 400),
+        ("POST", "/__sandbox/wecom/oauth2/allow", None, "ticket=nosuch", 400),
+        ("GET", "/__sandbox/wecom/phone?member=Nobody", None, "", 404),
+        ("GET", "/__sandbox/wecom/workbench?member=Nobody", None, "", 404),
+        ("GET", "/idp-oauth/interaction/nosuch", None, "", 400),
+        ("POST", "/__sandbox/control/clock", Some("application/json"), "[]", 400),
+        ("POST", "/__sandbox/control/clock", Some("application/json"), "{\"offsetSeconds\":\"soon\"}", 400),
+        ("POST", "/__sandbox/signin", None, "", 303),
+    ];
+    for (method, path, content_type, payload, expected) in cases {
+        let mut req = http
+            .request(method.parse().unwrap(), format!("{origin}{path}"))
+            .body(payload.to_string());
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            expected,
+            "{method} {path} {payload:?}"
+        );
+    }
+
+    let huge = "x".repeat(10_000);
+    let resp = http
+        .get(format!("{origin}/api/auth:check"))
+        .bearer_auth(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(resp).await["errors"][0]["code"], "INVALID_TOKEN");
+    let resp = http
+        .post(format!(
+            "{origin}/api/tokenControlConfig:update?filterByTk=token-policy-config"
+        ))
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/json")
+        .body("nonsense")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // A token that could not live in a cookie is dropped, the URL is cleaned all the same.
+    let resp = http
+        .get(format!(
+            "{origin}/admin?token=a%3Bb%3Dc&authenticator=basic"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], "/admin");
+    assert!(resp.headers().get("set-cookie").is_none());
+
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{origin}/api/auth:check"))
+        .header("Origin", "http://app.example")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,x-authenticator",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "authorization,x-authenticator"
+    );
     sb.shutdown().await;
 }

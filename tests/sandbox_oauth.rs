@@ -421,6 +421,28 @@ async fn registration_follows_the_2_2_15_rules() {
         .0,
         400
     );
+
+    // The recorded 2.2.15 bug (§1b): `/register/` and `/Register` skip NocoBase's check.
+    for path in ["register/", "Register"] {
+        let resp = env
+            .http
+            .post(format!("{}/api/idpOAuth/{path}", env.origin))
+            .json(&native(json!([
+                "com.nocobase.wecomcompanion:/oauth/callback"
+            ])))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{path}");
+    }
+    let resp = env
+        .http
+        .post(format!("{}/api/idpOAuth//register", env.origin))
+        .json(&native(json!(["http://127.0.0.1:53682/callback"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
 }
 
 #[tokio::test]
@@ -552,6 +574,12 @@ async fn wecom_qr_browser_leg_ends_in_tokens_that_work_on_the_api() {
     assert_eq!(page.url.path(), "/signin");
     let back = page.query("redirect").unwrap();
     assert!(back.starts_with("/idp-oauth/interaction/"));
+    assert!(
+        page.url
+            .as_str()
+            .contains("/signin?redirect=%2Fidp-oauth%2Finteraction%2F"),
+        "recorded spelling"
+    );
     assert!(browser
         .cookie(&format!("{}{back}", env.origin), "_interaction")
         .is_some());

@@ -464,6 +464,23 @@ async fn pages_consume_tokens_carry_the_banner_and_speak_three_languages() {
         .text()
         .contains("For the first time signing in via WeCom, please refer: First-Time Login"));
 
+    // Where pages send anonymous users (the recorded spellings of `redirect`).
+    let http = api_client();
+    let to_signin = |path: &'static str| {
+        let http = http.clone();
+        let origin = origin.clone();
+        async move {
+            let resp = http.get(format!("{origin}{path}")).send().await.unwrap();
+            assert_eq!(resp.status(), 302);
+            resp.headers()["location"].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(to_signin("/admin").await, "/signin?redirect=/admin");
+    assert_eq!(
+        to_signin("/idpOAuth/device?user_code=ABCD-EFGH").await,
+        "/signin?redirect=/idpOAuth/device%3Fuser_code%3DABCD-EFGH"
+    );
+
     // The sign-in form, its error, and signing out.
     let mut browser = Browser::new();
     browser.goto(&format!("{origin}/m")).await.unwrap();

@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod jwt;
 pub mod keeper;
+pub mod links;
 pub mod nocobase;
 pub mod oauth;
 pub mod opener;
@@ -15,6 +16,7 @@ pub mod secrets;
 pub mod sensitive;
 pub mod session;
 pub mod signin;
+pub mod signout;
 pub mod store;
 pub mod workbench;
 

@@ -403,6 +403,9 @@ impl Profile {
 pub struct Profiles {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<ProfileName>,
+    /// The language chosen in Settings; `None` follows the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     #[serde(default)]
     pub profiles: Vec<Profile>,
 }

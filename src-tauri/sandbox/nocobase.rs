@@ -161,6 +161,8 @@ impl AuthError {
         }
     }
 
+    /// en-US texts are the recorded ones; of the zh-CN texts only EMPTY_TOKEN's was recorded,
+    /// the others are best guesses (clients must match on `code`, never on the text).
     pub fn message(self, locale: &str) -> String {
         match self {
             AuthError::EmptyToken => t!("sandbox.nb.empty_token", locale = locale),
@@ -623,7 +625,15 @@ fn with_auth(
     match authenticate(sb, req) {
         Err(err) => err.response(req.api_locale()),
         Ok(checked) => {
-            let mut resp = f(sb, req, &checked);
+            let mut resp = match req.header("x-role") {
+                // plugin-acl setCurrentRole: `__union__` means all of the user's roles.
+                Some(role) if role != "__union__" && !checked.user.roles.contains(&role) => errors(
+                    StatusCode::UNAUTHORIZED,
+                    "The role does not belong to the user",
+                    Some("ROLE_NOT_FOUND_FOR_USER"),
+                ),
+                _ => f(sb, req, &checked),
+            };
             attach_renewal(sb, &mut resp, checked.renewed.as_ref());
             resp
         }

@@ -304,7 +304,8 @@ async fn mobile(State(sb): State<Arc<Shared>>, req: Req) -> Response {
 }
 
 fn workbench(sb: &Shared, req: &Req, title_key: &str) -> Response {
-    let checked = match require_session(sb, req, &req.path_and_query(), RedirectStyle::ReadablePath) {
+    let checked = match require_session(sb, req, &req.path_and_query(), RedirectStyle::ReadablePath)
+    {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -387,7 +388,12 @@ async fn oauth_error(req: Req) -> Response {
 }
 
 async fn device(State(sb): State<Arc<Shared>>, req: Req) -> Response {
-    let checked = match require_session(&sb, &req, &req.path_and_query(), RedirectStyle::ReadablePath) {
+    let checked = match require_session(
+        &sb,
+        &req,
+        &req.path_and_query(),
+        RedirectStyle::ReadablePath,
+    ) {
         Ok(c) => c,
         Err(resp) => return resp,
     };

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::http::{self, append_query, encode_component, redirect, Req};
 use super::nocobase;
 use super::pages::{attr, esc, render, Skin};
-use super::state::Shared;
+use super::state::{Shared, World};
 
 /// The simulated corp (CorpID) and self-built app (AgentId).
 pub(crate) const CORP_ID: &str = "ww5andb0x";
@@ -273,41 +273,10 @@ pub(crate) fn callback(sb: &Shared, req: &Req) -> Response {
             // WeCom sends no code when the member declines.
             None => Outcome::Failed(t!("sandbox.nb.wecom.no_code", locale = locale).into_owned()),
             Some(code) => match w.wecom.codes.remove(code) {
+                Some((userid, _)) => sign_in_member(sb, &mut w, &userid, locale),
                 // An unknown or reused code: WeCom's getuserinfo answers 40029.
                 None => {
                     Outcome::Failed(t!("sandbox.nb.wecom.api_failed", locale = locale).into_owned())
-                }
-                Some((userid, _)) => {
-                    let bound = w.wecom.bindings.get(&userid).copied();
-                    let member = w.wecom.member(&userid).cloned();
-                    match (bound, member) {
-                        (Some(user_id), _) => sign_in_user(sb, &mut w, user_id, locale),
-                        (None, None) => Outcome::Failed(
-                            t!("sandbox.nb.wecom.failed_userid", locale = locale).into_owned(),
-                        ),
-                        // QR login yields only a userid; the mobile needs a privateinfo grant.
-                        (None, Some(m)) if !m.authorized => Outcome::Failed(
-                            t!("sandbox.nb.wecom.failed_mobile", locale = locale).into_owned(),
-                        ),
-                        (None, Some(m)) => {
-                            let user = w
-                                .users
-                                .iter()
-                                .find(|u| u.phone == Some(m.mobile))
-                                .map(|u| u.id);
-                            match user {
-                                Some(user_id) => {
-                                    w.wecom.bindings.insert(userid.clone(), user_id);
-                                    sign_in_user(sb, &mut w, user_id, locale)
-                                }
-                                // "Create users automatically" is off.
-                                None => Outcome::Failed(
-                                    t!("sandbox.nb.wecom.user_not_found", locale = locale)
-                                        .into_owned(),
-                                ),
-                            }
-                        }
-                    }
                 }
             },
         };
@@ -329,7 +298,32 @@ pub(crate) fn callback(sb: &Shared, req: &Req) -> Response {
     }
 }
 
-fn sign_in_user(sb: &Shared, w: &mut super::state::World, user_id: u64, locale: &str) -> Outcome {
+/// The plugin's user matching: the member's binding, else the mobile number (known only
+/// once the member granted `snsapi_privateinfo` in the client), else "Create users
+/// automatically", which is off.
+fn sign_in_member(sb: &Shared, w: &mut World, userid: &str, locale: &str) -> Outcome {
+    let failed = |key: &str| Outcome::Failed(t!(key, locale = locale).into_owned());
+    if let Some(user_id) = w.wecom.bindings.get(userid).copied() {
+        return sign_in_user(sb, w, user_id, locale);
+    }
+    let Some(member) = w.wecom.member(userid).cloned() else {
+        return failed("sandbox.nb.wecom.failed_userid");
+    };
+    // QR login yields only a userid: the recorded first-login failure.
+    if !member.authorized {
+        return failed("sandbox.nb.wecom.failed_mobile");
+    }
+    let user = w.users.iter().find(|u| u.phone == Some(member.mobile));
+    match user.map(|u| u.id) {
+        Some(user_id) => {
+            w.wecom.bindings.insert(userid.to_string(), user_id);
+            sign_in_user(sb, w, user_id, locale)
+        }
+        None => failed("sandbox.nb.wecom.user_not_found"),
+    }
+}
+
+fn sign_in_user(sb: &Shared, w: &mut World, user_id: u64, locale: &str) -> Outcome {
     match w.user(user_id).map(|u| u.default_role()) {
         None => {
             Outcome::Failed(t!("sandbox.nb.wecom.user_not_found", locale = locale).into_owned())
