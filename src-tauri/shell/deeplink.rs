@@ -9,13 +9,17 @@ use super::state::Shell;
 use super::{actions, notify, windows};
 use crate::core::links::{self, Route};
 
-pub fn setup<R: Runtime>(app: &AppHandle<R>) {
+pub fn setup<R: Runtime>(app: &AppHandle<R>, register: bool) {
     // Linux has no install step that registers the scheme for a plain binary or an
     // AppImage: do it at every start (cheap, and it follows the binary if it moved).
     #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-    if let Err(e) = app.deep_link().register_all() {
-        tracing::warn!("could not register the link scheme: {e}");
+    if register {
+        if let Err(e) = app.deep_link().register_all() {
+            tracing::warn!("could not register the link scheme: {e}");
+        }
     }
+    #[cfg(not(any(target_os = "linux", all(debug_assertions, windows))))]
+    let _ = register;
     let handle = app.clone();
     app.deep_link().on_open_url(move |event| {
         for url in event.urls() {

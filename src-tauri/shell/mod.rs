@@ -93,7 +93,7 @@ pub fn build<R: Runtime>(builder: Builder<R>, shell: Shell, options: ShellOption
                 let _ = windows::open(&handle, windows::SIGNIN);
             }
             state::start(&handle);
-            deeplink::setup(&handle);
+            deeplink::setup(&handle, options.desktop);
             let no_profile = handle.state::<Shell>().active_profile().is_err();
             if let Some(label) = &options.open_window {
                 let _ = windows::open(&handle, label);
@@ -103,6 +103,11 @@ pub fn build<R: Runtime>(builder: Builder<R>, shell: Shell, options: ShellOption
             }
             Ok(())
         })
+}
+
+/// The app's configuration and assets, compiled in from `tauri.conf.json` and `ui/`.
+pub fn context<R: Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!()
 }
 
 /// Runs the tray app until Quit.
