@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::core::error::{Error, Result};
 use crate::core::keeper::{self, Kept};
-use crate::core::nocobase::Authenticator;
+use crate::core::nocobase::choose_wecom;
 use crate::core::oauth::discover;
 use crate::core::paths::SCHEME;
 use crate::core::profile::{Origin, Profile, ProfileName, SignInMethod};
@@ -448,34 +448,6 @@ fn open(ctx: &Context, name: Option<&str>, mobile: bool, path: Option<&str>) -> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Picks the WeCom authenticator: the named one, or the only WeCom one on the server.
-fn choose_authenticator(
-    origin: &Origin,
-    all: &[Authenticator],
-    wanted: Option<&str>,
-) -> Result<String> {
-    if let Some(name) = wanted {
-        return all
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.name.clone())
-            .ok_or_else(|| Error::AuthenticatorNotFound {
-                name: name.into(),
-                available: all.iter().map(|a| a.name.clone()).collect(),
-            });
-    }
-    let wecom: Vec<&Authenticator> = all.iter().filter(|a| a.is_wecom()).collect();
-    match wecom.as_slice() {
-        [one] => Ok(one.name.clone()),
-        [] => Err(Error::NoWeComAuthenticator {
-            origin: origin.to_string(),
-        }),
-        several => Err(Error::SeveralWeComAuthenticators {
-            names: several.iter().map(|a| a.label()).collect(),
-        }),
-    }
-}
-
 async fn profiles(ctx: &Context, cmd: ProfilesCommand) -> Result<ExitCode> {
     let mut all = load_profiles(ctx)?;
     match cmd {
@@ -492,7 +464,7 @@ async fn profiles(ctx: &Context, cmd: ProfilesCommand) -> Result<ExitCode> {
             } else {
                 let nocobase = ctx.nocobase(&origin);
                 let list = nocobase.public_authenticators().await?;
-                let chosen = choose_authenticator(&origin, &list, args.authenticator.as_deref())?;
+                let chosen = choose_wecom(&origin, &list, args.authenticator.as_deref())?;
                 let provider = discover(&ctx.http, &origin).await.ok().flatten().is_some();
                 println!(
                     "{}",
@@ -634,31 +606,29 @@ async fn doctor(ctx: &Context, name: Option<&str>) -> Result<ExitCode> {
         }
     }
     match nocobase.public_authenticators().await {
-        Ok(list) => {
-            match choose_authenticator(&profile.origin, &list, Some(&profile.authenticator)) {
-                Ok(_)
-                    if list
-                        .iter()
-                        .any(|a| a.name == profile.authenticator && a.is_wecom()) =>
-                {
-                    note(
-                        Verdict::Ok,
-                        t!("doctor.wecom_found", name = profile.authenticator).into(),
-                        None,
-                    )
-                }
-                Ok(_) => note(
-                    Verdict::Warn,
-                    t!("doctor.wecom_not_wecom", name = profile.authenticator).into(),
+        Ok(list) => match choose_wecom(&profile.origin, &list, Some(&profile.authenticator)) {
+            Ok(_)
+                if list
+                    .iter()
+                    .any(|a| a.name == profile.authenticator && a.is_wecom()) =>
+            {
+                note(
+                    Verdict::Ok,
+                    t!("doctor.wecom_found", name = profile.authenticator).into(),
                     None,
-                ),
-                Err(e) => note(
-                    Verdict::Fail,
-                    e.message(),
-                    Some(t!("doctor.fix.authenticator").into()),
-                ),
+                )
             }
-        }
+            Ok(_) => note(
+                Verdict::Warn,
+                t!("doctor.wecom_not_wecom", name = profile.authenticator).into(),
+                None,
+            ),
+            Err(e) => note(
+                Verdict::Fail,
+                e.message(),
+                Some(t!("doctor.fix.authenticator").into()),
+            ),
+        },
         Err(e) => note(Verdict::Fail, e.message(), None),
     }
     match discover(&ctx.http, &profile.origin).await {

@@ -10,7 +10,7 @@ use tauri_plugin_autostart::ManagerExt;
 use super::state::{self, Shell, SigninOutcome, SigninView};
 use super::{actions, windows};
 use crate::core::error::Error;
-use crate::core::nocobase::Authenticator;
+use crate::core::nocobase::{choose_wecom, Authenticator};
 use crate::core::oauth::discover;
 use crate::core::profile::{Origin, Profile, ProfileName, SignInMethod, WorkbenchPath};
 
@@ -394,26 +394,9 @@ pub async fn provision_apply<R: Runtime>(app: AppHandle<R>) -> Answer<()> {
     let authenticator = match &p.authenticator {
         Some(a) => a.clone(),
         None => {
-            let list = shell
-                .ctx
-                .nocobase(&p.origin)
-                .public_authenticators()
-                .await
-                .map_err(say)?;
-            let wecom: Vec<_> = list.iter().filter(|a| a.is_wecom()).collect();
-            match wecom.as_slice() {
-                [one] => one.name.clone(),
-                [] => {
-                    return Err(say(Error::NoWeComAuthenticator {
-                        origin: p.origin.to_string(),
-                    }))
-                }
-                several => {
-                    return Err(say(Error::SeveralWeComAuthenticators {
-                        names: several.iter().map(|a| a.label()).collect(),
-                    }))
-                }
-            }
+            let nocobase = shell.ctx.nocobase(&p.origin);
+            let list = nocobase.public_authenticators().await.map_err(say)?;
+            choose_wecom(&p.origin, &list, None).map_err(say)?
         }
     };
     let mut profile = Profile::new(p.name.clone(), p.origin.clone(), authenticator);

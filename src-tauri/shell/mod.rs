@@ -94,12 +94,17 @@ pub fn build<R: Runtime>(builder: Builder<R>, shell: Shell, options: ShellOption
             }
             state::start(&handle);
             deeplink::setup(&handle, options.desktop);
-            let no_profile = handle.state::<Shell>().active_profile().is_err();
+            let shell = handle.state::<Shell>();
+            let no_profile = shell.active_profile().is_err();
             if let Some(label) = &options.open_window {
                 let _ = windows::open(&handle, label);
             } else if no_profile && !options.autostart {
                 // First launch: nothing to sign in to yet.
                 let _ = windows::open(&handle, windows::SETTINGS);
+            } else if options.sandbox && !shell.derive_state().signed_in() {
+                // Trying the app out: show the sign-in right away (a tray icon alone can
+                // be invisible, e.g. on GNOME without the AppIndicator extension).
+                let _ = windows::open(&handle, windows::SIGNIN);
             }
             Ok(())
         })

@@ -162,6 +162,35 @@ impl Authenticator {
     }
 }
 
+/// Picks the WeCom authenticator to use: the named one (which must exist), or the only
+/// WeCom one on the server.
+pub fn choose_wecom(
+    origin: &Origin,
+    all: &[Authenticator],
+    wanted: Option<&str>,
+) -> Result<String> {
+    if let Some(name) = wanted {
+        return all
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.name.clone())
+            .ok_or_else(|| Error::AuthenticatorNotFound {
+                name: name.into(),
+                available: all.iter().map(|a| a.name.clone()).collect(),
+            });
+    }
+    let wecom: Vec<&Authenticator> = all.iter().filter(|a| a.is_wecom()).collect();
+    match wecom.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(Error::NoWeComAuthenticator {
+            origin: origin.to_string(),
+        }),
+        several => Err(Error::SeveralWeComAuthenticators {
+            names: several.iter().map(|a| a.label()).collect(),
+        }),
+    }
+}
+
 /// `app:getInfo`: what the server says about itself.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AppInfo {
