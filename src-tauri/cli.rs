@@ -14,7 +14,7 @@ use crate::core::error::{Error, Result};
 use crate::core::keeper::{self, Kept};
 use crate::core::nocobase::choose_wecom;
 use crate::core::oauth::discover;
-use crate::core::paths::SCHEME;
+use crate::core::paths::{Paths, SCHEME};
 use crate::core::profile::{Origin, Profile, ProfileName, SignInMethod};
 use crate::core::secrets::KeyringStore;
 use crate::core::session::{now, Grant};
@@ -186,7 +186,11 @@ pub fn main() -> ExitCode {
 /// The tray app: language from `--lang`, else Settings, else the system.
 fn run_shell(lang: Option<&str>, options: crate::shell::ShellOptions) -> ExitCode {
     init_logging();
-    let ctx = Context::for_os();
+    let ctx = if options.sandbox {
+        Context::for_os_at(Paths::from_os().for_sandbox())
+    } else {
+        Context::for_os()
+    };
     let saved = ctx.load_profiles().ok().and_then(|(p, _)| p.language);
     crate::i18n::apply(crate::i18n::choose(lang.or(saved.as_deref())));
     let ctx = ctx.with_locale(rust_i18n::locale().to_string());
@@ -207,19 +211,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Command::Sandbox(args)) = &cli.command {
         return run_sandbox(args).await;
     }
-    let ctx = Context::for_os().with_locale(rust_i18n::locale().to_string());
-    // `--sandbox`: an in-process sandbox and a `sandbox` profile pointing at it.
-    let _sandbox = if cli.sandbox {
-        Some(start_inline_sandbox(&ctx).await?)
+    // `--sandbox`: an in-process sandbox, with files of its own.
+    let ctx = if cli.sandbox {
+        Context::for_os_at(Paths::from_os().for_sandbox())
     } else {
-        None
+        Context::for_os()
+    }
+    .with_locale(rust_i18n::locale().to_string());
+    let _sandbox = match cli.sandbox {
+        true => Some(crate::sandbox::start_in_process(&ctx).await?),
+        false => None,
     };
-    let profile_name = if cli.sandbox {
-        Some("sandbox".to_owned())
-    } else {
-        cli.profile.clone()
-    };
-    let profile = profile_name.as_deref();
+    let profile = cli.profile.as_deref();
     match cli.command {
         None => unreachable!("no subcommand runs the tray app"),
         Some(Command::Status { json }) => status(&ctx, profile, json).await,
@@ -756,31 +759,6 @@ async fn run_sandbox(args: &SandboxArgs) -> Result<ExitCode> {
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Starts a sandbox in this process and points the `sandbox` profile at it.
-async fn start_inline_sandbox(ctx: &Context) -> Result<Sandbox> {
-    let sandbox = Sandbox::start(SandboxOptions::default())
-        .await
-        .map_err(|source| Error::Io {
-            path: "127.0.0.1:0".into(),
-            source,
-        })?;
-    let origin = Origin::parse(&sandbox.origin())?;
-    let mut all = load_profiles(ctx)?;
-    let name = ProfileName::parse("sandbox")?;
-    let mut profile = all
-        .get("sandbox")
-        .cloned()
-        .unwrap_or_else(|| Profile::new(name, origin.clone(), "wecom"));
-    if profile.origin != origin {
-        // A new sandbox is a new server: the old session and client ids mean nothing.
-        ctx.sessions.forget("sandbox")?;
-        profile.origin = origin;
-    }
-    all.upsert(profile);
-    ctx.save_profiles(&all)?;
-    Ok(sandbox)
 }
 
 #[cfg(test)]

@@ -50,12 +50,17 @@ impl Context {
     /// The product's context: OS directories, OS keyring (or memory, with the reason
     /// kept for the UI), the system browser.
     pub fn for_os() -> Context {
+        Context::for_os_at(Paths::from_os())
+    }
+
+    /// Like [`Context::for_os`], with the files under `paths`.
+    pub fn for_os_at(paths: Paths) -> Context {
         let keyring = KeyringStore::new(APP_ID);
         let (secrets, problem): (Arc<dyn SecretStore>, _) = match keyring.probe() {
             Ok(()) => (Arc::new(keyring), None),
             Err(e) => (Arc::new(MemoryStore::default()), Some(e.to_string())),
         };
-        let mut ctx = Context::new(Paths::from_os(), secrets, Arc::new(SystemOpener));
+        let mut ctx = Context::new(paths, secrets, Arc::new(SystemOpener));
         ctx.keyring_problem = problem;
         ctx
     }

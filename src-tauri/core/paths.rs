@@ -36,6 +36,15 @@ impl Paths {
         }
     }
 
+    /// Separate files for `--sandbox` runs, so trying the app out never touches the
+    /// user's real profiles and sessions.
+    pub fn for_sandbox(&self) -> Paths {
+        Paths {
+            config_dir: self.config_dir.join("sandbox"),
+            data_dir: self.data_dir.join("sandbox"),
+        }
+    }
+
     pub fn profiles_file(&self) -> PathBuf {
         self.config_dir.join("profiles.json")
     }

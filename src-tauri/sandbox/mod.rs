@@ -336,3 +336,32 @@ async fn control_members(State(sb): State<Arc<Shared>>, req: Req) -> Response {
     }
     http::json(StatusCode::OK, &wecom::members_json(&sb))
 }
+
+/// Starts a sandbox in this process and makes the `sandbox` profile (in `ctx`'s files)
+/// point at it and active. Used by `--sandbox`; give it a context whose files are
+/// [`crate::core::paths::Paths::for_sandbox`], so real settings stay untouched.
+pub async fn start_in_process(ctx: &crate::core::Context) -> crate::core::Result<Sandbox> {
+    use crate::core::profile::{Origin, Profile, ProfileName};
+    let sandbox = Sandbox::start(SandboxOptions::default())
+        .await
+        .map_err(|source| crate::core::Error::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })?;
+    let origin = Origin::parse(&sandbox.origin())?;
+    let (mut all, _) = ctx.load_profiles()?;
+    let name = ProfileName::parse("sandbox")?;
+    let mut profile = all
+        .get(name.as_str())
+        .cloned()
+        .unwrap_or_else(|| Profile::new(name.clone(), origin.clone(), "wecom"));
+    if profile.origin != origin {
+        // A new sandbox is a new server: the old session and client ids mean nothing.
+        ctx.sessions.forget(name.as_str())?;
+        profile.origin = origin;
+    }
+    all.upsert(profile);
+    all.use_profile(name.as_str())?;
+    ctx.save_profiles(&all)?;
+    Ok(sandbox)
+}

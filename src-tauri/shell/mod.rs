@@ -19,9 +19,7 @@ use std::sync::Arc;
 use tauri::{Builder, Manager, RunEvent, Runtime};
 
 use crate::core::paths::SCHEME;
-use crate::core::profile::{Origin, Profile, ProfileName};
 use crate::core::Context;
-use crate::sandbox::{Sandbox, SandboxOptions};
 use state::Shell;
 
 /// How the app was started.
@@ -120,7 +118,7 @@ pub fn run(ctx: Context, options: ShellOptions) -> ExitCode {
     let ctx = Arc::new(ctx);
     let shell = Shell::new(ctx.clone());
     if options.sandbox {
-        match tauri::async_runtime::block_on(start_sandbox(&ctx)) {
+        match tauri::async_runtime::block_on(crate::sandbox::start_in_process(&ctx)) {
             Ok(sandbox) => *shell.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = Some(sandbox),
             Err(e) => {
                 eprintln!("{}", e.message());
@@ -151,31 +149,4 @@ pub fn run(ctx: Context, options: ShellOptions) -> ExitCode {
         }
     });
     ExitCode::SUCCESS
-}
-
-/// An in-process sandbox and the active `sandbox` profile pointing at it.
-async fn start_sandbox(ctx: &Context) -> crate::core::Result<Sandbox> {
-    let sandbox = Sandbox::start(SandboxOptions::default())
-        .await
-        .map_err(|source| crate::core::Error::Io {
-            path: "127.0.0.1:0".into(),
-            source,
-        })?;
-    let origin = Origin::parse(&sandbox.origin())?;
-    let (mut all, _) = ctx.load_profiles()?;
-    let mut profile = all.get("sandbox").cloned().unwrap_or_else(|| {
-        Profile::new(
-            ProfileName::parse("sandbox").expect("valid"),
-            origin.clone(),
-            "wecom",
-        )
-    });
-    if profile.origin != origin {
-        ctx.sessions.forget("sandbox")?;
-        profile.origin = origin;
-    }
-    all.upsert(profile);
-    all.use_profile("sandbox")?;
-    ctx.save_profiles(&all)?;
-    Ok(sandbox)
 }
