@@ -60,7 +60,7 @@ pub fn open<R: Runtime>(app: &AppHandle<R>, label: &str) -> tauri::Result<()> {
     let Some((_, page, title, w, h)) = LOCAL.iter().find(|(l, ..)| *l == label) else {
         return Ok(());
     };
-    WebviewWindowBuilder::new(app, label, WebviewUrl::App((*page).into()))
+    let window = WebviewWindowBuilder::new(app, label, WebviewUrl::App((*page).into()))
         .title(t!(*title))
         .inner_size(*w, *h)
         .min_inner_size(360.0, 420.0)
@@ -70,6 +70,15 @@ pub fn open<R: Runtime>(app: &AppHandle<R>, label: &str) -> tauri::Result<()> {
             matches!(url.scheme(), "tauri" | "asset") || url.host_str() == Some("tauri.localhost")
         })
         .build()?;
+    if label == SIGNIN {
+        // Closing the sign-in window abandons the sign-in it was showing.
+        let app = app.clone();
+        window.on_window_event(move |event| {
+            if let tauri::WindowEvent::Destroyed = event {
+                state::cancel_signin(&app);
+            }
+        });
+    }
     Ok(())
 }
 
