@@ -294,3 +294,55 @@ async fn two_refreshers_at_once_never_reuse_a_refresh_token() {
     keeper::keep_alive(&one, &app.profile, true).await.unwrap();
     keeper::verify(&two, &app.profile).await.unwrap();
 }
+
+#[tokio::test]
+async fn sign_out_revokes_the_grant_on_the_server() {
+    let app = App::default().await;
+    device_sign_in(&app).await;
+    let (session, tokens) = app.ctx.sessions.load("test").unwrap().unwrap();
+    let Grant::OAuth { client_id } = session.grant else {
+        panic!("an OAuth session");
+    };
+    assert!(
+        nocobase_wecom_companion::core::signout::sign_out(&app.ctx, &app.profile)
+            .await
+            .unwrap()
+    );
+    assert!(app.ctx.sessions.load("test").unwrap().is_none());
+    // On the server: the refresh token no longer works, the access token is blocked.
+    let metadata = discover(&app.ctx.http, &app.profile.origin)
+        .await
+        .unwrap()
+        .unwrap();
+    let refresh = tokens::refresh(
+        &app.ctx.http,
+        &app.profile.origin,
+        &metadata,
+        &client_id,
+        tokens.refresh.as_ref().unwrap(),
+    )
+    .await;
+    assert!(
+        matches!(&refresh, Err(Error::OAuth { error, .. }) if error == "invalid_grant"),
+        "{refresh:?}"
+    );
+    let check = app
+        .ctx
+        .nocobase(&app.profile.origin)
+        .check(&Credentials {
+            token: &tokens.access,
+            authenticator: None,
+        })
+        .await;
+    assert!(
+        matches!(
+            check.result,
+            Err(Error::Auth {
+                code: AuthCode::BlockedToken,
+                ..
+            })
+        ),
+        "{:?}",
+        check.result
+    );
+}

@@ -317,6 +317,57 @@ pub(crate) fn redirect(status: StatusCode, location: &str) -> Response {
     resp
 }
 
+/// Koa's `ctx.redirect` writes a small body: `Redirecting to <url>.`, as HTML (the URL
+/// escaped) when the client accepts HTML, plain text otherwise (recorded live). Added to every
+/// bodiless redirect the sandbox answers.
+pub(crate) async fn koa_redirect_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let accepts_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|accept| {
+            accept.split(',').any(|range| {
+                let mut parts = range.split(';');
+                let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+                let refused =
+                    parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                !refused && matches!(media.as_str(), "text/html" | "text/*" | "*/*")
+            })
+        });
+    let resp = next.run(req).await;
+    let bodiless = axum::body::HttpBody::size_hint(resp.body()).exact() == Some(0);
+    if !resp.status().is_redirection()
+        || !bodiless
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    let Some(location) = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return resp;
+    };
+    let (mut parts, _) = resp.into_parts();
+    let (content_type, body) = if accepts_html {
+        (
+            HTML_UTF8,
+            format!("Redirecting to {}.", html_escape::encode_safe(&location)),
+        )
+    } else {
+        (TEXT_UTF8, format!("Redirecting to {location}."))
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 pub(crate) fn add_cookie(resp: &mut Response, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         resp.headers_mut().append(header::SET_COOKIE, value);

@@ -216,6 +216,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__sandbox/control/clock", post(control_clock))
         .route("/__sandbox/control/members", get(control_members))
         .fallback(|| async { http::not_found() })
+        .layer(axum::middleware::from_fn(http::koa_redirect_body))
         .with_state(shared)
 }
 

@@ -751,24 +751,77 @@ fn public_list(sb: &Shared) -> Response {
     ]))
 }
 
-/// The user record as `auth:check` / `auth:signIn` return it (hidden fields dropped).
+/// When the sandbox's fixed users and roles were "created" (their `createdAt`/`updatedAt`).
+const SEEDED_AT: &str = "2026-01-01T00:00:00.000Z";
+
+/// The user record as `auth:check` / `auth:signIn` / `users:list` return it: every column of
+/// the `users` collection but the hidden ones (password, reset token), as 2.2.15 sends them.
 pub(crate) fn user_json(user: &User, with_roles: bool) -> Value {
     let mut value = json!({
+        "appLang": null,
+        "createdAt": SEEDED_AT,
+        "createdById": null,
         "email": user.email,
         "id": user.id,
         "nickname": user.nickname,
+        "passwordChangeTz": null,
+        "phone": user.phone,
+        "systemSettings": "{}",
+        "updatedAt": SEEDED_AT,
+        "updatedById": null,
         "username": user.username,
     });
     if with_roles {
-        // Real role records carry more fields (snippets, strategy, …); name and title are
-        // what clients use.
         value["roles"] = user
             .roles
             .iter()
-            .map(|name| json!({ "name": name, "title": format!("{{{{t(\"{}\")}}}}", capitalize(name)) }))
+            .map(|name| role_json(user, name))
             .collect();
     }
     value
+}
+
+/// A role record as `auth:check` embeds it (with the `rolesUsers` through-row).
+fn role_json(user: &User, name: &str) -> Value {
+    let admin = name == "admin" || name == "root";
+    let (snippets, actions) = if admin {
+        (
+            json!(["pm", "pm.*", "ui.*"]),
+            json!([
+                "create",
+                "view",
+                "update",
+                "destroy",
+                "export",
+                "importXlsx"
+            ]),
+        )
+    } else {
+        (json!(["!pm", "!pm.*", "!ui.*"]), json!(["view:own"]))
+    };
+    json!({
+        "createdAt": SEEDED_AT,
+        "updatedAt": SEEDED_AT,
+        "allowConfigure": if admin { json!(true) } else { Value::Null },
+        "allowNewAiEmployee": true,
+        "allowNewMenu": true,
+        "allowNewMobileMenu": true,
+        "default": name == "member",
+        "description": null,
+        "hidden": name == "root",
+        "name": name,
+        "snippets": snippets,
+        "strategy": { "actions": actions },
+        "title": format!("{{{{t(\"{}\")}}}}", capitalize(name)),
+        "rolesUsers": {
+            "createdAt": SEEDED_AT,
+            "updatedAt": SEEDED_AT,
+            "default": null,
+            "roleName": name,
+            "userId": user.id,
+        },
+        "_pivot_": null,
+    })
 }
 
 fn capitalize(s: &str) -> String {
@@ -799,6 +852,11 @@ pub(crate) enum BasicSignIn {
 }
 
 pub(crate) fn basic_sign_in(sb: &Shared, account: &str, password: &str) -> BasicSignIn {
+    sign_in_as(sb, account, false, password)
+}
+
+/// `account` matches a username or an email; the legacy `email` field only an email.
+fn sign_in_as(sb: &Shared, account: &str, email_only: bool, password: &str) -> BasicSignIn {
     if account.trim().is_empty() {
         return BasicSignIn::MissingAccount;
     }
@@ -806,7 +864,7 @@ pub(crate) fn basic_sign_in(sb: &Shared, account: &str, password: &str) -> Basic
     let user = w
         .users
         .iter()
-        .find(|u| u.username == account || u.email == account)
+        .find(|u| u.email == account || (!email_only && u.username == account))
         .filter(|u| u.password.is_some_and(|p| p == password))
         .cloned();
     match user {
@@ -835,10 +893,11 @@ fn sign_in(sb: &Shared, req: &Req) -> Response {
     }
     let body = req.body_params().unwrap_or(Value::Null);
     let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("");
-    let account = Some(text("account"))
-        .filter(|a| !a.is_empty())
-        .unwrap_or(text("email"));
-    match basic_sign_in(sb, account, text("password")) {
+    let (account, email_only) = match text("account") {
+        "" => (text("email"), true),
+        account => (account, false),
+    };
+    match sign_in_as(sb, account, email_only, text("password")) {
         BasicSignIn::MissingAccount => errors(
             StatusCode::BAD_REQUEST,
             &t!("sandbox.nb.missing_account", locale = locale),

@@ -3,6 +3,9 @@
 
 pub mod app;
 pub mod browser;
+pub mod desktop;
+#[cfg(feature = "real-nocobase")]
+pub mod real;
 
 use base64::Engine as _;
 use serde_json::Value;

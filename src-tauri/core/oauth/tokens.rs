@@ -8,8 +8,8 @@ use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
     AuthorizationCode, ClientId, DeviceAuthorizationResponse, DeviceAuthorizationUrl,
     EmptyExtraDeviceAuthorizationFields, EndpointNotSet, EndpointSet, ErrorResponse,
-    HttpClientError, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl,
-    Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    HttpClientError, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 
 use super::discovery::Metadata;
@@ -128,8 +128,11 @@ pub async fn refresh(
     Ok(issued(&response, Some(refresh_token)))
 }
 
-/// Revokes a refresh token (and with it the grant). Best effort by design: NocoBase on
-/// SQLite may answer 500 while still revoking, and sign-out must finish locally anyway.
+/// Revokes a refresh token (and with it the grant), RFC 7009. Sent as the one form
+/// POST the RFC describes rather than through `oauth2`, whose revocation refuses
+/// `http://` endpoints (a loopback NocoBase is legitimate) and treats NocoBase's 204
+/// answer as a failure. Callers treat errors as best effort: NocoBase on SQLite may
+/// answer 500 while still revoking, and sign-out must finish locally anyway.
 pub async fn revoke(
     http: &reqwest::Client,
     origin: &Origin,
@@ -140,19 +143,29 @@ pub async fn revoke(
     let Some(url) = metadata.revocation_endpoint.clone() else {
         return Ok(());
     };
-    let client = BasicClient::new(ClientId::new(client_id.to_owned()))
-        .set_revocation_url(RevocationUrl::from_url(url));
-    let token =
-        StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.expose().clone()));
-    client
-        .revoke_token(token)
-        .map_err(|e| Error::OAuth {
-            error: "configuration".into(),
-            description: e.to_string(),
-        })?
-        .request_async(http)
+    let form = [
+        ("token", refresh_token.expose().as_str()),
+        ("token_type_hint", "refresh_token"),
+        ("client_id", client_id),
+    ];
+    let response = http
+        .post(url)
+        .form(&form)
+        .send()
         .await
-        .map_err(|e| token_error(origin, e))
+        .map_err(|e| transport_error(origin, &e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(Error::OAuth {
+        error: body["error"].as_str().unwrap_or("server_error").to_owned(),
+        description: body["error_description"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+    })
 }
 
 /// Starts the device grant: the user code, the verification URL (and its complete

@@ -138,10 +138,12 @@ pub(super) fn authorize(sb: &Shared, req: &Req) -> Response {
         .unwrap_or("")
         .split_whitespace()
         .collect();
+    let account = provider_session_user(sb, req);
     if prompts.contains(&"none") {
-        let signed_in = req
-            .cookie(TOKEN_COOKIE)
-            .is_some_and(|t| nocobase::authenticate_token(sb, &t, false).is_ok());
+        let signed_in = account.is_some()
+            || req
+                .cookie(TOKEN_COOKIE)
+                .is_some_and(|t| nocobase::authenticate_token(sb, &t, false).is_ok());
         return if signed_in {
             fail(
                 "interaction_required",
@@ -152,7 +154,7 @@ pub(super) fn authorize(sb: &Shared, req: &Req) -> Response {
         };
     }
 
-    let uid = http::random_b64(16);
+    let uid = http::random_b64(32);
     let now = sb.now_secs();
     sb.world().idp.interactions.insert(
         uid.clone(),
@@ -165,6 +167,8 @@ pub(super) fn authorize(sb: &Shared, req: &Req) -> Response {
             resource,
             prompt_consent: prompts.contains(&"consent"),
             expires_at: now + INTERACTION_TTL,
+            account,
+            login: None,
             grant_id: None,
         },
     );
@@ -172,10 +176,84 @@ pub(super) fn authorize(sb: &Shared, req: &Req) -> Response {
         StatusCode::SEE_OTHER,
         &format!("/idp-oauth/interaction/{uid}"),
     );
-    let expires = http::http_date(now + INTERACTION_TTL);
-    http::add_cookie(&mut resp, &format!("_interaction={uid}; path=/idp-oauth/interaction/{uid}; expires={expires}; samesite=lax; httponly"));
-    http::add_cookie(&mut resp, &format!("_interaction_resume={uid}; path=/api/idpOAuth/authorize/{uid}; expires={expires}; samesite=lax; httponly"));
+    interaction_cookies(&mut resp, &uid, now + INTERACTION_TTL);
     resp
+}
+
+/// A cookie and its keygrip signature (`<name>.sig`), as koa's signed cookies come.
+fn signed_cookie(resp: &mut Response, name: &str, value: &str, attributes: &str) {
+    http::add_cookie(resp, &format!("{name}={value}; {attributes}"));
+    let signature = if value.is_empty() {
+        String::new()
+    } else {
+        http::random_b64(20)
+    };
+    http::add_cookie(resp, &format!("{name}.sig={signature}; {attributes}"));
+}
+
+/// The two per-interaction cookies (recorded paths: the interaction API and the resume URL).
+fn interaction_cookies(resp: &mut Response, uid: &str, expires_at: i64) {
+    let expires = http::http_date(expires_at);
+    signed_cookie(
+        resp,
+        "_interaction",
+        uid,
+        &format!("path=/api/idpOAuth/interaction/{uid}; expires={expires}; samesite=lax; httponly"),
+    );
+    signed_cookie(
+        resp,
+        "_interaction_resume",
+        uid,
+        &format!("path=/api/idpOAuth/authorize/{uid}; expires={expires}; samesite=lax; httponly"),
+    );
+}
+
+fn clear_resume_cookie(resp: &mut Response, uid: &str) {
+    signed_cookie(
+        resp,
+        "_interaction_resume",
+        "",
+        &format!("path=/api/idpOAuth/authorize/{uid}; expires=Thu, 01 Jan 1970 00:00:00 GMT; samesite=lax; httponly"),
+    );
+}
+
+/// Starts a provider session for `user_id` (the `_session` cookie, as long as a grant lives).
+fn start_provider_session(sb: &Shared, resp: &mut Response, user_id: u64) {
+    let now = sb.now_secs();
+    let id = http::random_b64(32);
+    let expires_at = {
+        let mut w = sb.world();
+        let expires_at = now + ttl(&mut w).session;
+        w.idp.sessions.insert(
+            id.clone(),
+            ProviderSession {
+                user_id,
+                expires_at,
+            },
+        );
+        expires_at
+    };
+    signed_cookie(
+        resp,
+        "_session",
+        &id,
+        &format!(
+            "path=/; samesite=lax; httponly; expires={}",
+            http::http_date(expires_at)
+        ),
+    );
+}
+
+/// The user of the browser's provider session, if it has a live one.
+fn provider_session_user(sb: &Shared, req: &Req) -> Option<u64> {
+    let id = req.cookie("_session").filter(|id| !id.is_empty())?;
+    let now = sb.now_secs();
+    let w = sb.world();
+    w.idp
+        .sessions
+        .get(&id)
+        .filter(|s| s.expires_at > now && w.user(s.user_id).is_some())
+        .map(|s| s.user_id)
 }
 
 /// What the consent card shows.
@@ -217,7 +295,10 @@ fn interaction_user(sb: &Shared, req: &Req) -> Result<nocobase::Checked, AuthErr
     }
 }
 
-/// `GET /api/idpOAuth/interaction/<uid>` (what the SPA polls).
+/// `GET /api/idpOAuth/interaction/<uid>` (what the SPA polls). At the login prompt it answers
+/// `{"prompt":"login"}`, or, given the user's NocoBase token, finishes the login and answers
+/// `{"redirectTo": <resume URL>}`; resuming then starts the consent interaction, which
+/// answers `{"prompt":"consent","clientName","details"}` (recorded live).
 pub(super) fn interaction_get(sb: &Shared, req: &Req, uid: &str) -> Response {
     let Some(view) = interaction_view(sb, uid) else {
         return oauth_error(
@@ -226,13 +307,21 @@ pub(super) fn interaction_get(sb: &Shared, req: &Req, uid: &str) -> Response {
             "interaction session not found",
         );
     };
+    let account = sb.world().idp.interactions.get(uid).and_then(|i| i.account);
+    if account.is_some() {
+        return http::json(
+            StatusCode::OK,
+            &json!({ "prompt": "consent", "clientName": view.client_name, "details": view.details }),
+        );
+    }
     match interaction_user(sb, req) {
         Err(_) => http::json(StatusCode::OK, &json!({ "prompt": "login" })),
         Ok(checked) => {
-            let mut resp = http::json(
-                StatusCode::OK,
-                &json!({ "prompt": "consent", "clientName": view.client_name, "details": view.details }),
-            );
+            if let Some(interaction) = sb.world().idp.interactions.get_mut(uid) {
+                interaction.login = Some(checked.user.id);
+            }
+            let redirect_to = format!("{}/api/idpOAuth/authorize/{uid}", sb.origin);
+            let mut resp = http::json(StatusCode::OK, &json!({ "redirectTo": redirect_to }));
             nocobase::attach_renewal(sb, &mut resp, checked.renewed.as_ref());
             resp
         }
@@ -307,17 +396,39 @@ pub(super) fn resume(sb: &Shared, req: &Req, uid: &str) -> Response {
         return error_page(sb, "invalid_request", "interaction session not found", None);
     };
     let Some(grant_id) = interaction.grant_id.clone() else {
-        // Not finished yet: back to the interaction page.
+        let Some(user_id) = interaction.login else {
+            // Not finished yet: back to the interaction page.
+            drop(w);
+            return redirect(
+                StatusCode::SEE_OTHER,
+                &format!("/idp-oauth/interaction/{uid}"),
+            );
+        };
+        // The login prompt is done: a provider session, and a new interaction for consent.
+        let Some(mut next) = w.idp.interactions.remove(uid) else {
+            drop(w);
+            return error_page(sb, "invalid_request", "interaction session not found", None);
+        };
+        let next_uid = http::random_b64(32);
+        next.account = Some(user_id);
+        next.login = None;
+        next.expires_at = now + INTERACTION_TTL;
+        w.idp.interactions.insert(next_uid.clone(), next);
         drop(w);
-        return redirect(
+        let mut resp = redirect(
             StatusCode::SEE_OTHER,
-            &format!("/idp-oauth/interaction/{uid}"),
+            &format!("/idp-oauth/interaction/{next_uid}"),
         );
+        clear_resume_cookie(&mut resp, uid);
+        interaction_cookies(&mut resp, &next_uid, now + INTERACTION_TTL);
+        start_provider_session(sb, &mut resp, user_id);
+        return resp;
     };
     let Some(interaction) = w.idp.interactions.remove(uid) else {
         drop(w);
         return error_page(sb, "invalid_request", "interaction session not found", None);
     };
+    let user_id = w.idp.grants.get(&grant_id).map(|g| g.user_id);
     let code = http::random_b64(32);
     w.idp.codes.insert(
         code.clone(),
@@ -342,13 +453,9 @@ pub(super) fn resume(sb: &Shared, req: &Req, uid: &str) -> Response {
         StatusCode::SEE_OTHER,
         &append_query(&interaction.redirect_uri, &pairs),
     );
-    const GONE: &str = "expires=Thu, 01 Jan 1970 00:00:00 GMT";
-    http::add_cookie(
-        &mut resp,
-        &format!(
-            "_interaction=; path=/idp-oauth/interaction/{uid}; {GONE}; samesite=lax; httponly"
-        ),
-    );
-    http::add_cookie(&mut resp, &format!("_interaction_resume=; path=/api/idpOAuth/authorize/{uid}; {GONE}; samesite=lax; httponly"));
+    clear_resume_cookie(&mut resp, uid);
+    if let Some(user_id) = user_id {
+        start_provider_session(sb, &mut resp, user_id);
+    }
     resp
 }

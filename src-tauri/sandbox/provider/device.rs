@@ -42,8 +42,8 @@ pub(super) fn device_auth(sb: &Shared, req: &Req) -> Response {
     if !client.allows_grant(DEVICE_GRANT) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "requested grant type is not allowed for this client",
+            "invalid_request",
+            &format!("{DEVICE_GRANT} is not allowed for this client"),
         );
     }
     let resource = match form.count("resource") {
@@ -179,26 +179,31 @@ pub(crate) fn device_decide(
     })
 }
 
-/// `GET /api/idpOAuth/device/verification?user_code=` — `status` is "login" without a
-/// usable NocoBase token (recorded), otherwise the request's state.
+/// What the verification API answers when there is nothing to show (recorded live: always 200,
+/// `{"status":"missing_code"}` or `{"status":"not_found","userCode":…}`).
+fn no_device(user_code: Option<&str>) -> Response {
+    match user_code {
+        None => http::json(StatusCode::OK, &json!({ "status": "missing_code" })),
+        Some(code) => http::json(
+            StatusCode::OK,
+            &json!({ "status": "not_found", "userCode": code }),
+        ),
+    }
+}
+
+/// `GET /api/idpOAuth/device/verification?user_code=` — a pending request shows `"login"`
+/// without a usable NocoBase token (recorded), otherwise its state.
 pub(super) fn device_verification_get(sb: &Shared, req: &Req) -> Response {
-    let locale = req.api_locale();
-    let Some(code) = req.query().non_empty("user_code").map(str::to_string) else {
-        return errors(
-            StatusCode::BAD_REQUEST,
-            &rust_i18n::t!("sandbox.device.missing_code", locale = locale),
-            None,
-        );
+    let query = req.query();
+    let Some(code) = query.non_empty("user_code") else {
+        return no_device(None);
     };
-    let Some(view) = device_view(sb, &code) else {
-        return errors(
-            StatusCode::NOT_FOUND,
-            &rust_i18n::t!("sandbox.device.invalid", locale = locale),
-            None,
-        );
+    let Some(view) = device_view(sb, code) else {
+        return no_device(Some(code));
     };
     match nocobase::authenticate(sb, req) {
-        Err(_) => http::json(StatusCode::OK, &view.json("login")),
+        Err(_) if view.status == "pending" => http::json(StatusCode::OK, &view.json("login")),
+        Err(_) => http::json(StatusCode::OK, &view.json(view.status)),
         Ok(checked) => {
             let mut resp = http::json(StatusCode::OK, &view.json(view.status));
             nocobase::attach_renewal(sb, &mut resp, checked.renewed.as_ref());
@@ -207,36 +212,31 @@ pub(super) fn device_verification_get(sb: &Shared, req: &Req) -> Response {
     }
 }
 
-/// `POST /api/idpOAuth/device/verification:approve|:cancel`, JSON `{"user_code"}`, Bearer.
+/// `POST /api/idpOAuth/device/verification:approve|:cancel`, `{"user_code"}` (or
+/// `?user_code=`), with a NocoBase token. Not behind NocoBase's auth middleware: without a
+/// user it is a plain 401 with no code. A request that is no longer pending is answered with
+/// its state, unchanged (recorded live).
 pub(super) fn device_verification_post(sb: &Shared, req: &Req, approve: bool) -> Response {
-    let locale = req.api_locale();
-    let checked = match nocobase::authenticate(sb, req) {
-        Ok(c) => c,
-        Err(err) => return err.response(locale),
+    let Ok(checked) = nocobase::authenticate(sb, req) else {
+        return errors(StatusCode::UNAUTHORIZED, "Authentication required", None);
     };
     let body = req.body_params().unwrap_or(Value::Null);
+    let query = req.query();
     let code = body
         .get("user_code")
-        .or_else(|| body.get("userCode"))
-        .and_then(Value::as_str);
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .or_else(|| query.non_empty("user_code"))
+        .map(str::to_string);
     let mut resp = match code {
-        None => errors(
-            StatusCode::BAD_REQUEST,
-            &rust_i18n::t!("sandbox.device.missing_code", locale = locale),
-            None,
-        ),
-        Some(code) => match device_decide(sb, code, checked.user.id, approve) {
+        None => no_device(None),
+        Some(code) => match device_decide(sb, &code, checked.user.id, approve) {
             Ok(view) => http::json(StatusCode::OK, &view.json(view.status)),
-            Err(DeviceError::Unknown) => errors(
-                StatusCode::NOT_FOUND,
-                &rust_i18n::t!("sandbox.device.invalid", locale = locale),
-                None,
-            ),
-            Err(DeviceError::NotPending) => errors(
-                StatusCode::BAD_REQUEST,
-                &rust_i18n::t!("sandbox.device.not_pending", locale = locale),
-                None,
-            ),
+            Err(DeviceError::Unknown) => no_device(Some(&code)),
+            Err(DeviceError::NotPending) => match device_view(sb, &code) {
+                Some(view) => http::json(StatusCode::OK, &view.json(view.status)),
+                None => no_device(Some(&code)),
+            },
         },
     };
     nocobase::attach_renewal(sb, &mut resp, checked.renewed.as_ref());

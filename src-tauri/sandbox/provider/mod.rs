@@ -91,6 +91,7 @@ pub(crate) struct ProviderState {
     grants: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, RefreshToken>,
     devices: HashMap<String, DeviceCode>,
+    sessions: HashMap<String, ProviderSession>,
 }
 
 impl ProviderState {
@@ -107,13 +108,17 @@ impl ProviderState {
         self.devices
             .retain(|_, d| d.expires_at + DEVICE_CODE_TTL > now);
         self.refresh_tokens.retain(|_, r| r.expires_at > now);
+        self.sessions.retain(|_, s| s.expires_at > now);
     }
 
     fn revoke_grant(&mut self, grant_id: &str) {
         if let Some(grant) = self.grants.get_mut(grant_id) {
             grant.revoked = true;
         }
+        // Like `revokeByGrantId`: every model of the grant goes (refresh tokens, device codes).
         self.refresh_tokens.retain(|_, r| r.grant_id != grant_id);
+        self.devices
+            .retain(|_, d| d.grant_id.as_deref() != Some(grant_id));
     }
 }
 
@@ -162,6 +167,7 @@ impl Client {
     }
 }
 
+#[derive(Clone)]
 struct Interaction {
     client_id: String,
     redirect_uri: String,
@@ -171,8 +177,20 @@ struct Interaction {
     resource: Option<String>,
     prompt_consent: bool,
     expires_at: i64,
+    /// The NocoBase user the provider knows for this interaction: from its `_session` cookie
+    /// at authorize time, or once the login step finished (then the prompt is consent).
+    account: Option<u64>,
+    /// Set when the SPA finished the login prompt with the user's NocoBase token; resuming
+    /// then starts a new interaction for the consent prompt (as oidc-provider does).
+    login: Option<u64>,
     /// Set once the consent form was submitted.
     grant_id: Option<String>,
+}
+
+/// A provider session (`_session` cookie): who signed in at the provider, until when.
+struct ProviderSession {
+    user_id: u64,
+    expires_at: i64,
 }
 
 struct AuthCode {
@@ -269,6 +287,8 @@ struct AccessClaims {
     sub: String,
     iat: i64,
     exp: i64,
+    /// Absent when no resource-server scope was granted (oidc-provider omits empty claims).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     scope: String,
     aud: String,
 }
@@ -533,9 +553,15 @@ pub(crate) async fn dispatch(
         (Method::GET, p) if p.starts_with("register/") => {
             read_registration(&sb, &req, &trimmed["register/".len()..])
         }
-        (Method::GET | Method::POST, "authorize") => authorize(&sb, &req),
+        (Method::GET | Method::POST, "authorize") => {
+            let mut resp = authorize(&sb, &req);
+            http::no_store(&mut resp);
+            resp
+        }
         (Method::GET | Method::POST, p) if p.starts_with("authorize/") => {
-            resume(&sb, &req, &trimmed["authorize/".len()..])
+            let mut resp = resume(&sb, &req, &trimmed["authorize/".len()..]);
+            http::no_store(&mut resp);
+            resp
         }
         (Method::POST, "token") => token(&sb, &req),
         (Method::POST, "revoke") => revoke(&sb, &req),

@@ -5,15 +5,11 @@ use super::*;
 
 pub(super) fn register(sb: &Shared, req: &Req, nocobase_check: bool) -> Response {
     let body = if req.is_json() {
-        match req.json() {
-            Some(v) => v,
-            None => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "could not parse the request body as JSON",
-                )
-            }
+        match serde_json::from_slice::<Value>(&req.body) {
+            Ok(v) => v,
+            // koa-bodyparser refuses it before NocoBase or oidc-provider see it: NocoBase's
+            // error envelope with JSON.parse's message (recorded live).
+            Err(err) => return errors(StatusCode::BAD_REQUEST, &err.to_string(), None),
         }
     } else if nocobase_check {
         // NocoBase's check runs on whatever koa-bodyparser made of it: a form body has no
@@ -44,6 +40,15 @@ pub(super) fn register(sb: &Shared, req: &Req, nocobase_check: bool) -> Response
     let mut resp = http::json(StatusCode::CREATED, &body);
     http::no_store(&mut resp);
     resp
+}
+
+/// NocoBase's own refusal (provider-dispatch.js): oidc-provider's error body, but sent by
+/// NocoBase, so without oidc-provider's `cache-control: no-store` (recorded live).
+fn nocobase_refusal(description: &str) -> Response {
+    http::json(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": "invalid_client_metadata", "error_description": description }),
+    )
 }
 
 fn invalid_metadata(description: &str) -> Response {
@@ -82,10 +87,10 @@ fn assert_registration_redirect_uris(
         .and_then(Value::as_str)
         .is_some_and(|id| id.starts_with("app:"))
     {
-        return Err(invalid_metadata("client_id prefix app: is reserved"));
+        return Err(nocobase_refusal("client_id prefix app: is reserved"));
     }
     let grant_types = string_list(meta, "grant_types", &["authorization_code"])
-        .map_err(|_| invalid_metadata(LOOPBACK_ONLY))?;
+        .map_err(|_| nocobase_refusal(LOOPBACK_ONLY))?;
     let device_only = grant_types.iter().any(|g| g == DEVICE_GRANT)
         && !grant_types.iter().any(|g| g == "authorization_code");
     let ok = match meta.get("redirect_uris") {
@@ -99,7 +104,7 @@ fn assert_registration_redirect_uris(
     if ok {
         Ok(())
     } else {
-        Err(invalid_metadata(LOOPBACK_ONLY))
+        Err(nocobase_refusal(LOOPBACK_ONLY))
     }
 }
 
@@ -265,10 +270,17 @@ pub(super) fn read_registration(sb: &Shared, req: &Req, client_id: &str) -> Resp
     let w = sb.world();
     match w.idp.clients.get(client_id) {
         Some(client) if presented.as_deref() == Some(client.registration_access_token.as_str()) => {
-            let mut resp = http::json(StatusCode::OK, &client.metadata);
+            let mut body = client.metadata.clone();
+            body["registration_access_token"] = json!(client.registration_access_token);
+            let mut resp = http::json(StatusCode::OK, &body);
             http::no_store(&mut resp);
             resp
         }
+        _ if presented.is_none() => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "no access token provided",
+        ),
         _ => oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_token",

@@ -74,7 +74,7 @@ pub(super) fn token(sb: &Shared, req: &Req) -> Response {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "only application/x-www-form-urlencoded content-type bodies are supported on POST /token",
+            "only application/x-www-form-urlencoded content-type bodies are supported on POST /idpOAuth/token",
         );
     }
     let form = req.form();
@@ -96,7 +96,7 @@ pub(super) fn token(sb: &Shared, req: &Req) -> Response {
     if !client.allows_grant(grant_type) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
-            "unauthorized_client",
+            "invalid_request",
             "requested grant type is not allowed for this client",
         );
     }
@@ -266,7 +266,15 @@ fn device_grant(sb: &Shared, w: &mut World, client: &Client, form: &Params) -> R
     }
 }
 
+/// The revocation endpoint. Unlike the token endpoint its answers carry no
+/// `cache-control: no-store` (recorded live).
 pub(super) fn revoke(sb: &Shared, req: &Req) -> Response {
+    let mut resp = revocation(sb, req);
+    resp.headers_mut().remove(axum::http::header::CACHE_CONTROL);
+    resp
+}
+
+fn revocation(sb: &Shared, req: &Req) -> Response {
     let form = req.form();
     let mut w = sb.world();
     let client = match authenticate_client(&w, req, &form) {
@@ -293,8 +301,6 @@ pub(super) fn revoke(sb: &Shared, req: &Req) -> Response {
         // Revoking a refresh token revokes its grant; access tokens live on (stateless JWTs).
         w.idp.revoke_grant(&grant_id);
     }
-    // RFC 7009: unknown tokens are not an error.
-    let mut resp = StatusCode::OK.into_response();
-    http::no_store(&mut resp);
-    resp
+    // RFC 7009: unknown tokens are not an error. The answer has no body: 204 (recorded).
+    StatusCode::NO_CONTENT.into_response()
 }
