@@ -4,6 +4,7 @@
 pub mod app;
 pub mod browser;
 pub mod desktop;
+pub mod mock_shell;
 #[cfg(feature = "real-nocobase")]
 pub mod real;
 
