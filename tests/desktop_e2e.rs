@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::app::wecom_qr_sign_in;
+use support::browser::{query_param, Browser, Navigation};
 use support::desktop::{link, ui_text, Desktop, Entry, Tray, SINGLE_INSTANCE};
 
 const MENU: [&str; 9] = [
@@ -214,4 +216,82 @@ async fn quit_from_the_tray_ends_the_app() {
     assert_eq!(app.wait_exit().await, 0, "{}", app.stderr());
     // Gone from the bus too: the next launch is a first instance again.
     support::desktop::wait_until_unowned(&d.bus, SINGLE_INSTANCE).await;
+}
+
+/// Chooses the profile's sign-in method, as Settings does, before the app starts.
+fn use_method(d: &Desktop, method: &str) {
+    let path = d.profiles_file();
+    let mut profiles: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    profiles["profiles"][0]["method"] = method.into();
+    std::fs::write(&path, profiles.to_string()).unwrap();
+}
+
+/// Plays the user in the system browser: NocoBase's sign-in page, WeCom's QR as 张三,
+/// the consent card. Returns where the browser went after Continue.
+async fn sign_in_in_the_browser(authorize: &str) -> Navigation {
+    let mut browser = Browser::new();
+    browser.goto(authorize).await.unwrap().page().unwrap();
+    let consent = wecom_qr_sign_in(&mut browser, "ZhangSan")
+        .await
+        .page()
+        .unwrap();
+    assert!(consent.has_id("consent-continue"), "{}", consent.url);
+    browser.click("consent-continue").await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sign_in_comes_back_through_the_loopback_listener() {
+    let mut d = Desktop::start().await;
+    use_method(&d, "browser");
+    let app = d.launch(&[]).await;
+    let tray = d.tray(&app).await;
+    wait_for_state(&tray, SIGNED_OUT, false).await;
+
+    // The sign-in window starts the sign-in; the app opens NocoBase in the browser.
+    tray.click("Sign in with WeCom…").await;
+    let authorize = d.seam.next_url().await;
+    assert!(
+        authorize.starts_with(&format!("{}/api/idpOAuth/authorize?", d.origin())),
+        "{authorize}"
+    );
+    let authorize_url = url::Url::parse(&authorize).unwrap();
+    let redirect = query_param(&authorize_url, "redirect_uri").unwrap();
+    assert!(
+        redirect.starts_with("http://127.0.0.1:"),
+        "NocoBase 2.2 takes loopback only: {redirect}"
+    );
+
+    let done = sign_in_in_the_browser(&authorize).await.page().unwrap();
+    assert!(done.url.as_str().starts_with(&redirect), "{}", done.url);
+    assert!(done.text().contains("张三"), "{}", done.text());
+    wait_for_state(&tray, SIGNED_IN, true).await;
+    let status = d.status().await;
+    assert_eq!(status["method"], "browser", "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sign_in_comes_back_through_the_os_deep_link() {
+    let mut d = Desktop::start().await;
+    // A provider that accepts custom-scheme redirects, unlike NocoBase 2.2.
+    d.sandbox.set_custom_scheme_redirects(true);
+    use_method(&d, "browser");
+    let app = d.launch(&[]).await;
+    let tray = d.tray(&app).await;
+    wait_for_state(&tray, SIGNED_OUT, false).await;
+
+    tray.click("Sign in with WeCom…").await;
+    let authorize = d.seam.next_url().await;
+    let authorize_url = url::Url::parse(&authorize).unwrap();
+    assert_eq!(
+        query_param(&authorize_url, "redirect_uri").as_deref(),
+        Some("com.nocobase.wecomcompanion:/oauth/callback")
+    );
+    let Navigation::External(callback) = sign_in_in_the_browser(&authorize).await else {
+        panic!("the browser should hand the callback to the OS");
+    };
+    // The OS starts a second instance with the link; it hands it to the running app.
+    assert_eq!(d.gio_open(callback.as_str()).await, 0);
+    wait_for_state(&tray, SIGNED_IN, true).await;
+    assert_eq!(d.status().await["method"], "browser");
 }
